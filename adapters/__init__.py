@@ -1,0 +1,1 @@
+"""Keyless Entra ID authentication to Azure OpenAI."""
