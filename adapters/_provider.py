@@ -241,9 +241,10 @@ class TokenProvider:
                 flight, started = self._join_or_start(action, loop=None)
             if action is Action.REFRESH_IN_BACKGROUND:
                 assert current is not None
-                if started:
+                if flight is not None and started:
                     self._launch_background(flight)
                 return current
+            assert flight is not None
             if started:
                 self._run_sync(flight)
             elif flight.loop is not None and flight.loop is _running_loop():
@@ -273,7 +274,7 @@ class TokenProvider:
                     assert current is not None
                     return current
                 flight, started = self._join_or_start(action, loop=loop)
-            if started:
+            if flight is not None and started:
                 if flight.loop is loop:
                     task = loop.create_task(self._run_async(flight))
                     self._tasks.add(task)
@@ -283,6 +284,7 @@ class TokenProvider:
             if action is Action.REFRESH_IN_BACKGROUND:
                 assert current is not None
                 return current
+            assert flight is not None
             try:
                 result = await self._await_flight(flight, loop)
             except _FlightAbortedError:
@@ -297,12 +299,23 @@ class TokenProvider:
 
     def _join_or_start(
         self, action: Action, loop: asyncio.AbstractEventLoop | None
-    ) -> tuple[_Flight, bool]:
-        """Under the lock: joins the flight in progress, or starts one. True if started."""
+    ) -> tuple[_Flight | None, bool]:
+        """Under the lock: joins the flight in progress, or starts one. True if started.
+
+        Returns no flight only for a background refresh that nobody here can run.
+        """
         if self._flight is not None:
             return self._flight, False
+        background = action is Action.REFRESH_IN_BACKGROUND
         native_loop = None
-        if loop is not None and self._async_credential is not None:
+        # Nobody waits for a background refresh, so it goes to the sync twin in a thread when
+        # there is one: aio credentials throttle themselves to one request per 30 s and hand
+        # back their cached token meanwhile, which would stall short-lived tokens.
+        if (
+            loop is not None
+            and self._async_credential is not None
+            and not (background and self._credential is not None)
+        ):
             # Rebinding to another loop is a last resort, for aio-only credentials.
             home = self._home_loop
             if home is None or (home.is_closed() and self._credential is None):
@@ -310,13 +323,14 @@ class TokenProvider:
             if self._home_loop is loop:
                 native_loop = loop
         if native_loop is None and self._credential is None:
+            if background:
+                return None, False
             raise ConfigurationError(
                 f"{self._name} is an azure.identity.aio credential bound to another event loop "
                 "(or used from sync code); pass the sync credential too "
                 "(credential=<sync>, async_credential=<aio>) so other loops and threads "
                 "can be served"
             )
-        background = action is Action.REFRESH_IN_BACKGROUND
         flight = _Flight(background=background, loop=native_loop)
         self._flight = flight
         if background:
@@ -343,6 +357,16 @@ class TokenProvider:
     async def _run_async(self, flight: _Flight) -> None:
         try:
             snapshot = await self._fetch_async()
+            current = self._snapshot
+            if (
+                self._credential is not None
+                and current is not None
+                and snapshot.expires_on <= current.expires_on
+                and snapshot.obtained_at >= current.must_refresh_at
+            ):
+                # The aio credential's 30-s throttle handed back a token that is about to
+                # expire; its sync twin has no such throttle.
+                snapshot = await asyncio.to_thread(self._fetch_sync)
         except BaseException as exc:
             self._finish(flight, None, exc)
             if not isinstance(exc, Exception):

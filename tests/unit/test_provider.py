@@ -283,6 +283,32 @@ async def test_async_failure_raises_the_clear_error(clock):
         await provider.aget_token()
 
 
+async def test_background_refresh_uses_the_sync_twin(clock):
+    """With both flavours, waits await the aio credential; background refreshes use the sync."""
+    async_credential = FakeAsyncCredential(clock)
+    sync_credential = FakeCredential(clock)
+    provider = TokenProvider(sync_credential, async_credential=async_credential, clock=clock)
+    await provider.aget_token()
+    clock.advance(3301)
+    done = refreshed(provider)
+    await provider.aget_token()
+    assert await asyncio.to_thread(done.wait, 5)
+    assert (async_credential.calls, sync_credential.calls) == (1, 1)
+
+
+async def test_throttled_aio_credential_is_bypassed_in_the_mandatory_window(clock):
+    """An aio credential handing back a token about to expire is bypassed via its sync twin."""
+    async_credential = FakeAsyncCredential(clock, lifetime=3600)
+    sync_credential = FakeCredential(clock, lifetime=3600)
+    provider = TokenProvider(sync_credential, async_credential=async_credential, clock=clock)
+    first = await provider.aget_token()
+    clock.advance(3550)
+    async_credential.repeat = True
+    second = await provider.aget_token()
+    assert (first, second, sync_credential.calls) == ("tok-1", "tok-1", 1)
+    assert provider.snapshot().expires_on == clock.now + 3600
+
+
 def test_aio_only_credential_refuses_sync_use_clearly(clock):
     """Sync use of an aio-only provider says to pass the sync credential too."""
     provider = TokenProvider(FakeAsyncCredential(clock), clock=clock)
