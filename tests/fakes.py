@@ -93,3 +93,29 @@ class FakeAsyncCredential(FakeCredential):
 def auth_error(message: str = "Please run 'az login' to set up an account") -> Exception:
     """An error shaped like azure-identity's."""
     return ClientAuthenticationError(message)
+
+
+def requests_transport(handler: Any) -> Any:
+    """A ``requests`` transport adapter answering ``handler(prepared_request) -> status``.
+
+    Mount it on a ``requests.Session`` to exercise auth hooks without a server; responses
+    have an empty body and carry ``connection`` as real ones do (auth handlers resend
+    through it).
+    """
+    import requests
+    from requests.adapters import BaseAdapter
+
+    class Transport(BaseAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            response = requests.Response()
+            response.status_code = handler(request)
+            response._content = b""
+            response.request = request
+            response.url = request.url
+            response.connection = self  # type: ignore[attr-defined]
+            return response
+
+        def close(self) -> None:
+            pass
+
+    return Transport()

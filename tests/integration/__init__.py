@@ -1,0 +1,1 @@
+"""Integration tests: the adapters with real SDKs against the loopback emulators."""
