@@ -154,6 +154,7 @@ class TokenProvider:
         self._wait_timeout = wait_timeout
         self._snapshot: TokenSnapshot | None = None
         self._retry_at = 0.0
+        self._hold_until = 0.0
         self._failures_in_row = 0
         self._stats = ProviderStats()
         self.choice: Any | None = None
@@ -232,7 +233,13 @@ class TokenProvider:
             now = self._clock()
             with self._lock:
                 current = self._snapshot
-                action = decide(current, now, min_lifetime=min_lifetime, retry_at=self._retry_at)
+                action = decide(
+                    current,
+                    now,
+                    min_lifetime=min_lifetime,
+                    retry_at=self._retry_at,
+                    hold_until=self._hold_until,
+                )
                 if action is Action.SERVE or (
                     action is Action.REFRESH_IN_BACKGROUND and self._flight is not None
                 ):
@@ -267,7 +274,13 @@ class TokenProvider:
             now = self._clock()
             with self._lock:
                 current = self._snapshot
-                action = decide(current, now, min_lifetime=min_lifetime, retry_at=self._retry_at)
+                action = decide(
+                    current,
+                    now,
+                    min_lifetime=min_lifetime,
+                    retry_at=self._retry_at,
+                    hold_until=self._hold_until,
+                )
                 if action is Action.SERVE or (
                     action is Action.REFRESH_IN_BACKGROUND and self._flight is not None
                 ):
@@ -427,7 +440,7 @@ class TokenProvider:
             # The credential handed back its cached token: not a failure, but do not ask
             # again on every call; try again after a back-off.
             self._failures_in_row += 1
-            self._retry_at = snapshot.obtained_at + self.policy.backoff(
+            self._retry_at = self._hold_until = snapshot.obtained_at + self.policy.backoff(
                 self._failures_in_row, current
             )
             self._stats = replace(self._stats, unchanged=self._stats.unchanged + 1)
@@ -435,7 +448,7 @@ class TokenProvider:
             return current, []
         self._snapshot = snapshot
         self._failures_in_row = 0
-        self._retry_at = 0.0
+        self._retry_at = self._hold_until = 0.0
         self._stats = replace(self._stats, last_refresh=snapshot.obtained_at)
         logger.debug(
             "New token for %s from %s; valid for %.0f s",

@@ -151,6 +151,7 @@ def decide(
     *,
     min_lifetime: float = 0.0,
     retry_at: float = 0.0,
+    hold_until: float = 0.0,
 ) -> Action:
     """Decides what a caller does with the cached token.
 
@@ -159,16 +160,21 @@ def decide(
         now: The provider's clock.
         min_lifetime: Seconds the caller needs the token to stay valid.
         retry_at: Earliest time for another advisory attempt after a failure (back-off).
+        hold_until: Until then, a token inside its mandatory window but still valid is served
+            without asking the credential again: it just handed that same token back.
 
     Returns:
         ``WAIT_FOR_REFRESH`` when there is no usable token, ``REFRESH_IN_BACKGROUND`` when
         the token is stale and the back-off has passed, otherwise ``SERVE``.
     """
-    if snapshot is None:
+    if (
+        snapshot is None
+        or snapshot.expires_on - now < max(min_lifetime, 0.0)
+        or (now >= snapshot.expires_on)
+    ):
         return Action.WAIT_FOR_REFRESH
-    state = snapshot.state(now, min_lifetime)
-    if state is TokenState.INVALID:
-        return Action.WAIT_FOR_REFRESH
-    if state is TokenState.STALE and now >= retry_at:
-        return Action.REFRESH_IN_BACKGROUND
+    if now >= snapshot.must_refresh_at:
+        return Action.WAIT_FOR_REFRESH if now >= hold_until else Action.SERVE
+    if now >= snapshot.refresh_at:
+        return Action.REFRESH_IN_BACKGROUND if now >= retry_at else Action.SERVE
     return Action.SERVE

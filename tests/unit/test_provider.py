@@ -187,6 +187,17 @@ def test_same_token_handed_back_is_not_refetched_on_every_call(provider, credent
     assert provider.stats.unchanged == 1
 
 
+def test_same_token_in_mandatory_window_is_not_asked_for_on_every_call(clock):
+    """A credential repeating a still-valid token near expiry is asked again after a back-off."""
+    credential = FakeCredential(clock, lifetime=3600)
+    provider = TokenProvider(credential, clock=clock)
+    provider()
+    clock.advance(3545)
+    credential.repeat = True
+    tokens = {provider() for _ in range(100)}
+    assert (tokens, credential.calls) == ({"tok-1"}, 2)
+
+
 def test_repr_names_scope_and_credential_only(provider):
     """The provider's repr shows its scope and credential, never a token."""
     provider()

@@ -116,3 +116,18 @@ def test_inconsistent_policy_is_rejected(kwargs):
     """A policy whose windows or back-off contradict each other is refused."""
     with pytest.raises(ValueError, match="RefreshPolicy needs"):
         RefreshPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "hold_until", "expected"),
+    [
+        (3545, T0 + 3550, Action.SERVE),
+        (3550, T0 + 3550, Action.WAIT_FOR_REFRESH),
+        (3600, T0 + 9999, Action.WAIT_FOR_REFRESH),
+        (3300, T0 + 9999, Action.REFRESH_IN_BACKGROUND),
+    ],
+    ids=["held-in-mandatory", "hold-over", "hold-never-outlives-expiry", "hold-ignores-advisory"],
+)
+def test_hold_after_unchanged_token(elapsed, hold_until, expected):
+    """After a credential hands back the same token, a still-valid one is held for a while."""
+    assert decide(HOUR, T0 + elapsed, hold_until=hold_until) is expected
