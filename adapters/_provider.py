@@ -17,21 +17,25 @@ Design notes (why, not what):
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import inspect
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters._tokens import Action, RefreshPolicy, TokenSnapshot, decide
 from adapters.errors import ConfigurationError, TokenRefreshError
+
+if TYPE_CHECKING:
+    # asyncio (with ssl) doubles the import time of the package; sync users never need it.
+    import asyncio
 
 __all__ = [
     "ProviderStats",
@@ -83,6 +87,10 @@ class _Flight:
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
+    if "asyncio" not in sys.modules:  # nobody imported it, so no loop can be running
+        return None
+    import asyncio
+
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -269,6 +277,8 @@ class TokenProvider:
 
     async def asnapshot(self, min_lifetime: float = 0.0) -> TokenSnapshot:
         """Async twin of :meth:`snapshot`."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         while True:
             now = self._clock()
@@ -379,6 +389,8 @@ class TokenProvider:
             ):
                 # The aio credential's 30-s throttle handed back a token that is about to
                 # expire; its sync twin has no such throttle.
+                import asyncio
+
                 snapshot = await asyncio.to_thread(self._fetch_sync)
         except BaseException as exc:
             self._finish(flight, None, exc)
@@ -404,6 +416,8 @@ class TokenProvider:
                     loop.call_soon_threadsafe(set_done)
 
             future.add_done_callback(wake)
+            import asyncio
+
             await asyncio.wait_for(waiter, self._wait_timeout)
         return future.result()
 
