@@ -158,7 +158,7 @@ class TokenProvider:
         self._clock = clock
         self._name = name or type(credential or async_credential).__name__
         self._fix = fix
-        self._explain = explain or (lambda exc: f"{type(exc).__name__}: {exc}")
+        self._explain = explain
         self._wait_timeout = wait_timeout
         self._snapshot: TokenSnapshot | None = None
         self._retry_at = 0.0
@@ -214,6 +214,23 @@ class TokenProvider:
     def async_provider(self) -> Callable[[], Coroutine[Any, Any, str]]:
         """An ``async def`` callable for ``azure_ad_async_token_provider`` and friends."""
         return self.aget_token
+
+    def close(self) -> None:
+        """Closes the sync credential (an aio credential needs :meth:`aclose`)."""
+        close = getattr(self._credential, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Closes both credentials, releasing the aio credential's HTTP session.
+
+        Call it on the event loop the provider's async face ran on, before that loop ends,
+        to avoid aiohttp's "Unclosed client session" warning at exit.
+        """
+        self.close()
+        close = getattr(self._async_credential, "close", None)
+        if callable(close):
+            await close()
 
     def on_refresh(self, callback: Callable[[TokenSnapshot], None]) -> Callable[[], None]:
         """Calls ``callback(snapshot)`` after each refresh that brings a new token.
@@ -485,7 +502,8 @@ class TokenProvider:
                 self._retry_at - now,
             )
         else:
-            logger.error("Token refresh failed: %s", message)
+            # The caller gets the error raised; a log record on top would say it twice.
+            logger.debug("Token refresh failed: %s", message)
         # Counted after logging, so whoever sees the count also sees the log record.
         self._stats = replace(self._stats, failures=self._stats.failures + 1, last_error=message)
         result = TokenRefreshError(message)
@@ -493,9 +511,12 @@ class TokenProvider:
         return result
 
     def _failure_message(self, error: BaseException) -> str:
-        message = f"Could not get an Entra ID token for {self.scope} from {self._name}: "
-        message += self._explain(error)
-        if self._fix and self._fix not in message:
+        message = f"Could not get an Entra ID token for {self.scope}: "
+        if self._explain is not None:
+            # The explanation names the credential and carries the most specific fix.
+            return message + self._explain(error)
+        message += f"{self._name} raised {type(error).__name__}: {error}"
+        if self._fix:
             message += f" Fix: {self._fix}"
         return message
 
@@ -637,7 +658,16 @@ def get_provider(
         return provider
 
 
-def clear_providers() -> None:
-    """Forgets every shared provider (tests call it between cases)."""
+def clear_providers() -> list[TokenProvider]:
+    """Forgets every shared provider, so the next :func:`get_provider` starts afresh.
+
+    Tests call it between cases (the pytest plugin's ``fresh_providers`` fixture does).
+    Credentials are left open; close them with :meth:`TokenProvider.aclose` if needed.
+
+    Returns:
+        The providers forgotten.
+    """
     with _REGISTRY_LOCK:
+        forgotten = list(_REGISTRY.values())
         _REGISTRY.clear()
+    return forgotten

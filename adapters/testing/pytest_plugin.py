@@ -14,6 +14,8 @@ Fixtures (function scope; a server starts and stops in a few milliseconds):
 - `fake_azure_cli`: a started `FakeAzureCli` whose `az` and `azd` come first on `PATH`.
 - `azure_openai_emulator`: a started `AzureOpenAIEmulator` trusting `token_issuer`
   (it changes no environment variable).
+- `fresh_providers`: forgets keyless-adapters' shared token providers before and after the
+  test, so a test never reuses a token, credential or emulator from the one before.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "AZURE_IDENTITY_VARIABLES",
     "azure_openai_emulator",
     "fake_azure_cli",
+    "fresh_providers",
     "identity_emulator",
     "managed_identity_env",
     "token_issuer",
@@ -110,3 +113,13 @@ def azure_openai_emulator(token_issuer: TokenIssuer) -> Iterator[AzureOpenAIEmul
 
     with AzureOpenAIEmulator(issuer=token_issuer) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def fresh_providers() -> Iterator[None]:
+    """Shared token providers forgotten before and after the test."""
+    from adapters._provider import clear_providers
+
+    clear_providers()
+    yield
+    clear_providers()

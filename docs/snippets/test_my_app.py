@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
 import openai
 import pytest
 
-from adapters import TokenRefreshError, clear_providers, get_provider
+from adapters import TokenRefreshError, get_provider
 from adapters.openai import async_client, client
 from adapters.testing import AzureOpenAIEmulator, FakeAzureCli, ManagedIdentityEmulator, Principal
 from adapters.testing.pytest_plugin import AZURE_IDENTITY_VARIABLES
@@ -41,12 +40,8 @@ async def asummarize(text: str) -> str:
 # -- fixtures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def fresh_providers() -> Iterator[None]:
-    """Each test gets its own token providers (they are shared per process otherwise)."""
-    clear_providers()
-    yield
-    clear_providers()
+# Each test gets its own token providers (they are shared per process otherwise).
+pytestmark = pytest.mark.usefixtures("fresh_providers")
 
 
 @pytest.fixture
@@ -125,9 +120,7 @@ async def test_async_client_answers(azure: AzureOpenAIEmulator) -> None:
         assert await asummarize("async") == "Hello from chat! You said: Summarize: async"
     finally:
         # The azure.identity.aio credential holds an HTTP session bound to this loop.
-        choice = get_provider().choice
-        if choice is not None and choice.async_credential is not None:
-            await choice.async_credential.close()
+        await get_provider().aclose()
 
 
 def test_signed_out_developer_gets_the_fix(

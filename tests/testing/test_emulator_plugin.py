@@ -108,3 +108,10 @@ def test_azure_openai_emulator_trusts_the_issuer_and_sets_no_env(
     assert azure_openai_emulator.issuer is token_issuer
     assert azure_openai_emulator.running
     assert azure_openai_emulator.endpoint not in os.environ.values()
+
+
+def test_fresh_providers_forgets_shared_providers(fresh_providers):
+    """With fresh_providers the registry starts empty, so nothing leaks in from before."""
+    from adapters._provider import clear_providers
+
+    assert clear_providers() == []

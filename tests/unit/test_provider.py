@@ -335,3 +335,19 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
             return
         event.wait(0.005)
     raise AssertionError("condition not met in time")
+
+
+async def test_aclose_closes_both_credentials(clock):
+    """aclose() closes the sync credential and awaits the aio credential's close()."""
+    closed: list[str] = []
+    sync_credential = FakeCredential(clock)
+    async_credential = FakeAsyncCredential(clock)
+    sync_credential.close = lambda: closed.append("sync")  # type: ignore[method-assign]
+
+    async def aclose() -> None:
+        closed.append("aio")
+
+    async_credential.close = aclose  # type: ignore[method-assign]
+    provider = TokenProvider(sync_credential, async_credential=async_credential, clock=clock)
+    await provider.aclose()
+    assert closed == ["sync", "aio"]
