@@ -1,0 +1,1 @@
+"""CLI tests: ``python -m adapters ...`` as a subprocess against the loopback emulators."""
