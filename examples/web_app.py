@@ -36,6 +36,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.client = async_client()
     yield
     await app.state.client.close()
+    # Releases the azure.identity.aio credential's HTTP session while this loop still runs.
+    await get_provider().aclose()
 
 
 async def chat(request: Request) -> JSONResponse:

@@ -230,12 +230,16 @@ def _run_server(environ: dict[str, str]) -> tuple[int, str, str]:
             rejected = http.post("/chat", json={}).status_code
     finally:
         process.send_signal(signal.SIGTERM)
+        # Not communicate(): it would read stderr too, racing the reader thread for lines.
         try:
-            stdout, _ = process.communicate(timeout=RUN_TIMEOUT)
+            process.wait(timeout=RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
-            stdout, _ = process.communicate()
+            process.wait()
         reader.join(5)
+        assert process.stdout is not None
+        stdout = process.stdout.read()
+        process.stdout.close()
     assert replies == [f"Hello from {CHAT}! You said: hello {i}" for i in range(5)]
     assert stats == {"credential": "ManagedIdentityCredential", "token_fetches": 1}
     assert rejected == 400
