@@ -254,6 +254,7 @@ class TokenProvider:
         Raises:
             TokenRefreshError: No token valid for ``min_lifetime`` seconds could be obtained.
         """
+        retried = False
         while True:
             now = self._clock()
             with self._lock:
@@ -290,6 +291,10 @@ class TokenProvider:
                 raise self._timeout_error() from None
             except TokenRefreshError as exc:
                 raise TokenRefreshError(str(exc)) from exc.__cause__
+            if not retried and not self._sufficient(result, min_lifetime):
+                # Minted before a suspend or a long wait: one fresh attempt of our own.
+                retried = True
+                continue
             return self._checked(result, min_lifetime)
 
     async def asnapshot(self, min_lifetime: float = 0.0) -> TokenSnapshot:
@@ -297,6 +302,7 @@ class TokenProvider:
         import asyncio
 
         loop = asyncio.get_running_loop()
+        retried = False
         while True:
             now = self._clock()
             with self._lock:
@@ -333,6 +339,10 @@ class TokenProvider:
                 raise self._timeout_error() from None
             except TokenRefreshError as exc:
                 raise TokenRefreshError(str(exc)) from exc.__cause__
+            if not retried and not self._sufficient(result, min_lifetime):
+                # Minted before a suspend or a long wait: one fresh attempt of our own.
+                retried = True
+                continue
             return self._checked(result, min_lifetime)
 
     # -- flights ------------------------------------------------------------------------
@@ -520,9 +530,18 @@ class TokenProvider:
             message += f" Fix: {self._fix}"
         return message
 
+    def _sufficient(self, snapshot: TokenSnapshot, min_lifetime: float) -> bool:
+        left = snapshot.remaining(self._clock())
+        return left > 0 and left >= min_lifetime
+
     def _checked(self, snapshot: TokenSnapshot, min_lifetime: float) -> TokenSnapshot:
         left = snapshot.remaining(self._clock())
-        if left <= 0 or left < min_lifetime:
+        if left <= 0:
+            raise TokenRefreshError(
+                f"{self._name} returned a token for {self.scope} that had already expired by "
+                "this machine's clock; check that the system clock is right"
+            )
+        if left < min_lifetime:
             raise TokenRefreshError(
                 f"{self._name} returned a token for {self.scope} with {max(left, 0):.0f} s "
                 f"left, but {min_lifetime:.0f} s were required; lower min_lifetime or use a "

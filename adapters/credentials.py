@@ -639,6 +639,9 @@ _ENDPOINT_DOWN_RE = re.compile(
     r"|connection refused|name or service not known|failed to establish a new connection"
 )
 
+# azure-identity reports an endpoint's HTTP failure as "... Token request error: (...) 500".
+_SERVICE_STATUS_RE = re.compile(r"\b(429|5\d\d)\b")
+
 
 def _diagnose(choice: CredentialChoice, exc: BaseException) -> tuple[str, str]:
     # The raw messages are read to classify the failure and never copied into ours: some
@@ -658,7 +661,18 @@ def _diagnose(choice: CredentialChoice, exc: BaseException) -> tuple[str, str]:
     if cli is not None:
         return cli
 
-    if choice.kind == "managed_identity":
+    if choice.kind == "managed_identity" or "ManagedIdentityCredential" in choice.name:
+        status = _SERVICE_STATUS_RE.search(text)
+        if status or "JSONDecodeError" in types:
+            # The endpoint is there and answered: an outage or throttling on the host's
+            # identity service, not a setup fault. Blaming the setup would mislead.
+            answer = f"HTTP {status.group(1)}" if status else "something that is not JSON"
+            return (
+                f"the managed identity endpoint answered {answer} (the host's identity "
+                "service is failing or throttling; your configuration is not the cause)",
+                "retry shortly: the provider retries by itself and keeps serving the cached "
+                "token while it is valid",
+            )
         if _IDENTITY_MISSING_RE.search(text):
             which = "with that client id " if choice.identity_key[-1] != "system-assigned" else ""
             return f"no managed identity {which}is assigned to this resource", fix

@@ -1,0 +1,1 @@
+"""Reliability suite: counts and outcomes under rotation, outage, clock jumps and forks."""
