@@ -256,22 +256,10 @@ class TokenProvider:
         """
         retried = False
         while True:
-            now = self._clock()
-            with self._lock:
-                current = self._snapshot
-                action = decide(
-                    current,
-                    now,
-                    min_lifetime=min_lifetime,
-                    retry_at=self._retry_at,
-                    hold_until=self._hold_until,
-                )
-                if action is Action.SERVE or (
-                    action is Action.REFRESH_IN_BACKGROUND and self._flight is not None
-                ):
-                    assert current is not None
-                    return current
-                flight, started = self._join_or_start(action, loop=None)
+            current, action, flight, started = self._plan(min_lifetime, loop=None)
+            if action is Action.SERVE:
+                assert current is not None
+                return current
             if action is Action.REFRESH_IN_BACKGROUND:
                 assert current is not None
                 if flight is not None and started:
@@ -304,22 +292,10 @@ class TokenProvider:
         loop = asyncio.get_running_loop()
         retried = False
         while True:
-            now = self._clock()
-            with self._lock:
-                current = self._snapshot
-                action = decide(
-                    current,
-                    now,
-                    min_lifetime=min_lifetime,
-                    retry_at=self._retry_at,
-                    hold_until=self._hold_until,
-                )
-                if action is Action.SERVE or (
-                    action is Action.REFRESH_IN_BACKGROUND and self._flight is not None
-                ):
-                    assert current is not None
-                    return current
-                flight, started = self._join_or_start(action, loop=loop)
+            current, action, flight, started = self._plan(min_lifetime, loop=loop)
+            if action is Action.SERVE:
+                assert current is not None
+                return current
             if flight is not None and started:
                 if flight.loop is loop:
                     task = loop.create_task(self._run_async(flight))
@@ -346,6 +322,31 @@ class TokenProvider:
             return self._checked(result, min_lifetime)
 
     # -- flights ------------------------------------------------------------------------
+
+    def _plan(
+        self, min_lifetime: float, loop: asyncio.AbstractEventLoop | None
+    ) -> tuple[TokenSnapshot | None, Action, _Flight | None, bool]:
+        """Decides under the lock; joins or starts a flight when the token needs one.
+
+        Returns the cached snapshot, the action (``SERVE`` also when a background refresh
+        is already running), the flight to wait for or launch, and whether we started it.
+        """
+        now = self._clock()
+        with self._lock:
+            current = self._snapshot
+            action = decide(
+                current,
+                now,
+                min_lifetime=min_lifetime,
+                retry_at=self._retry_at,
+                hold_until=self._hold_until,
+            )
+            if action is Action.SERVE or (
+                action is Action.REFRESH_IN_BACKGROUND and self._flight is not None
+            ):
+                return current, Action.SERVE, None, False
+            flight, started = self._join_or_start(action, loop=loop)
+        return current, action, flight, started
 
     def _join_or_start(
         self, action: Action, loop: asyncio.AbstractEventLoop | None
