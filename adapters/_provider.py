@@ -188,6 +188,11 @@ class TokenProvider:
         return self._name
 
     @property
+    def clock(self) -> Callable[[], float]:
+        """The clock the snapshots' thresholds are measured on."""
+        return self._clock
+
+    @property
     def stats(self) -> ProviderStats:
         """A consistent copy of the counters."""
         return self._stats
